@@ -1,0 +1,1 @@
+"""Subcommands of `ingestor`, one module each."""

@@ -1,0 +1,1 @@
+"""Database access: the pool bridge to trio, migrations, grants and one module per table group."""
