@@ -30,6 +30,9 @@ TABLES: tuple[str, ...] = (
     "rag_documents",
     "ingest_state",
     "schema_version",
+    "ws_gaps",
+    "market_quotes_latest",
+    "backfill_runs",
 )
 
 READ = frozenset({"SELECT"})
@@ -49,6 +52,8 @@ TABLE_PRIVILEGES: dict[str, dict[str, frozenset[str]]] = {
         "work_queue": APPEND,
         "ingest_state": UPSERT,
         "schema_version": READ,
+        "ws_gaps": READ,
+        "backfill_runs": UPSERT,
     },
     "ws": {
         "active_markets": READ,
@@ -56,6 +61,8 @@ TABLE_PRIVILEGES: dict[str, dict[str, frozenset[str]]] = {
         "lifecycle_events": APPEND,
         "ingest_state": UPSERT,
         "schema_version": READ,
+        "ws_gaps": UPSERT,
+        "market_quotes_latest": UPSERT,
     },
     "worker": {
         "markets": READ,
@@ -69,6 +76,7 @@ TABLE_PRIVILEGES: dict[str, dict[str, frozenset[str]]] = {
         "markets": READ,
         "market_candles": READ,
         "market_ticks": READ,
+        "market_quotes_latest": READ,
         "prediction_runs": FULL,
         "market_predictions": FULL,
         "rag_documents": FULL,
@@ -118,6 +126,8 @@ SEQUENCES: dict[str, str] = {
     "prediction_runs": "prediction_runs_id_seq",
     "market_predictions": "market_predictions_id_seq",
     "rag_documents": "rag_documents_id_seq",
+    "ws_gaps": "ws_gaps_id_seq",
+    "backfill_runs": "backfill_runs_id_seq",
 }
 
 # SECURITY DEFINER functions a role may call (partition upkeep runs in the long-lived rest role).

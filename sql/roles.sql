@@ -45,6 +45,9 @@ GRANT SELECT, INSERT ON work_queue TO kalshi_rest;
 GRANT USAGE ON SEQUENCE work_queue_id_seq TO kalshi_rest;
 GRANT SELECT, INSERT, UPDATE ON ingest_state TO kalshi_rest;
 GRANT SELECT ON schema_version TO kalshi_rest;
+GRANT SELECT ON ws_gaps TO kalshi_rest;
+GRANT SELECT, INSERT, UPDATE ON backfill_runs TO kalshi_rest;
+GRANT USAGE ON SEQUENCE backfill_runs_id_seq TO kalshi_rest;
 GRANT EXECUTE ON FUNCTION ingestor_ensure_partitions(integer) TO kalshi_rest;
 
 -- ws
@@ -54,6 +57,9 @@ GRANT SELECT, INSERT ON lifecycle_events TO kalshi_ws;
 GRANT USAGE ON SEQUENCE lifecycle_events_id_seq TO kalshi_ws;
 GRANT SELECT, INSERT, UPDATE ON ingest_state TO kalshi_ws;
 GRANT SELECT ON schema_version TO kalshi_ws;
+GRANT SELECT, INSERT, UPDATE ON ws_gaps TO kalshi_ws;
+GRANT USAGE ON SEQUENCE ws_gaps_id_seq TO kalshi_ws;
+GRANT SELECT, INSERT, UPDATE ON market_quotes_latest TO kalshi_ws;
 
 -- worker
 GRANT SELECT ON markets TO kalshi_worker;
@@ -76,6 +82,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON rag_documents TO kalshi_rag;
 GRANT USAGE ON SEQUENCE rag_documents_id_seq TO kalshi_rag;
 GRANT SELECT, INSERT, UPDATE ON ingest_state TO kalshi_rag;
 GRANT SELECT ON schema_version TO kalshi_rag;
+GRANT SELECT ON market_quotes_latest TO kalshi_rag;
 
 -- portal
 GRANT SELECT ON events TO kalshi_portal;
@@ -91,6 +98,9 @@ GRANT SELECT ON market_predictions TO kalshi_portal;
 GRANT SELECT ON rag_documents TO kalshi_portal;
 GRANT SELECT ON ingest_state TO kalshi_portal;
 GRANT SELECT ON schema_version TO kalshi_portal;
+GRANT SELECT ON ws_gaps TO kalshi_portal;
+GRANT SELECT ON market_quotes_latest TO kalshi_portal;
+GRANT SELECT ON backfill_runs TO kalshi_portal;
 
 -- ingest_state: every role reads every key; each writes only the keys it owns
 ALTER TABLE ingest_state ENABLE ROW LEVEL SECURITY;

@@ -20,6 +20,7 @@ PROBE_COLUMN = {
     "market_candles": "ticker", "market_ticks": "ticker", "lifecycle_events": "msg_type",
     "work_queue": "job_type", "prediction_runs": "agent", "market_predictions": "ticker",
     "rag_documents": "source_id", "ingest_state": "key", "schema_version": "name",
+    "ws_gaps": "reason", "market_quotes_latest": "ticker", "backfill_runs": "status",
 }
 
 

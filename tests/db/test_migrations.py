@@ -15,7 +15,7 @@ from ingestor.errors import MigrationError, SchemaBehind
 CONTRACT_TABLES = {
     "events", "markets", "active_markets", "market_candles", "market_ticks", "lifecycle_events",
     "work_queue", "prediction_runs", "market_predictions", "rag_documents", "ingest_state",
-    "schema_version",
+    "schema_version", "ws_gaps", "market_quotes_latest", "backfill_runs",
 }
 
 
