@@ -344,19 +344,17 @@ def _problem(err: dict[str, Any], model: type[BaseRoleSettings]) -> str:
         name = loc[0].upper()
         value = err.get("input")
         shown = ""
-        if err.get("type") != "missing" and loc[0] not in model.secret_fields:
-            if isinstance(value, str | int | float):
-                shown = f" (got {value!r})"
+        visible = err.get("type") != "missing" and loc[0] not in model.secret_fields
+        if visible and isinstance(value, str | int | float):
+            shown = f" (got {value!r})"
         if err.get("type") == "missing":
             msg = "is required but not set"
         return f"{name}: {msg}{shown}"
     return msg
 
 
-def load_settings(
-    role: str, env: dict[str, str] | None = None
-) -> BaseRoleSettings:
-    """Build the role's settings from `env` (default: the process environment) or raise ConfigError."""
+def load_settings(role: str, env: dict[str, str] | None = None) -> BaseRoleSettings:
+    """The role's settings from `env` (default: the process environment), or ConfigError."""
     model = SETTINGS_BY_ROLE.get(role)
     if model is None:
         raise ConfigError([f"unknown role {role!r}; valid: {', '.join(SETTINGS_BY_ROLE)}"])

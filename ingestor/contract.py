@@ -108,6 +108,10 @@ STATE_KEYS: dict[str, tuple[str, ...]] = {
     "last_prediction_ts": ("rag",),
 }
 
+# Keys whose value is a cursor position rather than the time of the latest event: their
+# freshness is the age of the last write (updated_at), not the age of the value.
+CURSOR_STATE_KEYS: frozenset[str] = frozenset({"last_min_close_ts"})
+
 # work_queue operation -> roles allowed to perform it.
 QUEUE_OPERATIONS: dict[str, tuple[str, ...]] = {
     "enqueue": ("rest", "portal"),

@@ -20,17 +20,15 @@ _SECRET_PATTERNS = (
 def mask_secrets(text: str) -> str:
     """Hide URL passwords, password=... pairs and PEM bodies in a log line."""
     for pattern in _SECRET_PATTERNS:
-        if pattern.groups == 2:
-            text = pattern.sub(r"\1***\2", text)
-        else:
-            text = pattern.sub(r"\1***", text)
+        text = pattern.sub(r"\1***\2" if pattern.groups == 2 else r"\1***", text)
     return text
 
 
 class _TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        line = f"{ts}.{int(record.msecs):03d}Z {record.levelname} {record.name}: {record.getMessage()}"
+        stamp = f"{ts}.{int(record.msecs):03d}Z"
+        line = f"{stamp} {record.levelname} {record.name}: {record.getMessage()}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return mask_secrets(line)

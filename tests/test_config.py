@@ -84,7 +84,9 @@ def test_env_allowlists_scope_secrets() -> None:
 
 def _read_env_file(path: str) -> dict[str, str]:
     out = {}
-    for line in open(path).read().splitlines():
+    with open(path) as handle:
+        text = handle.read()
+    for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
             key, _, value = line.partition("=")

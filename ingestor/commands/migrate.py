@@ -16,9 +16,11 @@ from ingestor.logs import setup_logging
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--status", action="store_true", help="list applied and pending migrations")
     parser.add_argument(
-        "--roles", action="store_true", help="create the group roles and apply the contract's grants"
+        "--status", action="store_true", help="list applied and pending migrations"
+    )
+    parser.add_argument(
+        "--roles", action="store_true", help="create group roles, apply the contract's grants"
     )
     parser.add_argument(
         "--create-users",
@@ -60,7 +62,8 @@ def _create_users(conn: object, embedded: bool) -> None:
             print(f"DATABASE_URL_{role.upper()}=<url of this database with user "
                   f"{made.user} and password {made.password}>")
         else:
-            print(f"login user for {role}: {made.user} ({'created' if made.created else 'updated'})")
+            verb = "created" if made.created else "updated"
+            print(f"login user for {role}: {made.user} ({verb})")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -68,7 +68,9 @@ def render_roles_sql() -> str:
     out.append("\n-- ingest_state: every role reads every key; each writes only the keys it owns")
     out.append("ALTER TABLE ingest_state ENABLE ROW LEVEL SECURITY;")
     out.append("DROP POLICY IF EXISTS ingest_state_read ON ingest_state;")
-    out.append(f"CREATE POLICY ingest_state_read ON ingest_state FOR SELECT TO {all_groups} USING (true);")
+    out.append(
+        f"CREATE POLICY ingest_state_read ON ingest_state FOR SELECT TO {all_groups} USING (true);"
+    )
     for role in contract.ROLES:
         keys = [k for k, owners in contract.STATE_KEYS.items() if role in owners]
         if not keys:

@@ -23,6 +23,12 @@ class StateEntry:
     updated_at: datetime
     updated_by: str
 
+    def age_seconds(self, now: datetime) -> float | None:
+        """Freshness age: since the last write for cursor keys, since the value otherwise."""
+        if self.key in contract.CURSOR_STATE_KEYS:
+            return (now - self.updated_at).total_seconds()
+        return (now - self.value).total_seconds() if self.value else None
+
 
 def format_ts(when: datetime) -> str:
     """The one on-disk format: ISO-8601 UTC with microseconds and Z."""

@@ -149,7 +149,10 @@ def status_rows(
     rows: list[tuple[Migration, AppliedMigration | None, str]] = []
     for m in migrations:
         rec = done.get(m.version)
-        state = "pending" if rec is None else ("applied" if rec.checksum == m.checksum else "CHANGED")
+        if rec is None:
+            state = "pending"
+        else:
+            state = "applied" if rec.checksum == m.checksum else "CHANGED"
         rows.append((m, rec, state))
     return rows
 

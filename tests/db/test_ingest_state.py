@@ -102,3 +102,16 @@ def test_entrypoint_refuses_another_role() -> None:
     Guardrails(True, None).check_entrypoint("rest")
     with pytest.raises(GuardrailViolation, match="rest entrypoint was started with role ws"):
         Guardrails(True, "ws").check_entrypoint("rest")
+
+
+def test_cursor_keys_age_from_their_last_write_not_their_value() -> None:
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    week_ago = now - timedelta(days=7)
+    cursor = ingest_state.StateEntry(
+        "last_min_close_ts", week_ago, ingest_state.format_ts(week_ago), now - timedelta(seconds=5), "rest"
+    )
+    assert cursor.age_seconds(now) == 5
+    tick = ingest_state.StateEntry(
+        "last_tick_ts", week_ago, ingest_state.format_ts(week_ago), now - timedelta(seconds=5), "ws"
+    )
+    assert tick.age_seconds(now) == 7 * 86400

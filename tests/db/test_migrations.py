@@ -96,7 +96,7 @@ def test_failing_migration_rolls_back_its_own_changes(empty_db_url: str, tmp_pat
         "CREATE TABLE half_done (id int);\nSELECT no_such_function();"
     )
     with psycopg.connect(empty_db_url, autocommit=True) as conn:
-        with pytest.raises(MigrationError, match="0998_broken.sql failed and was rolled back"):
+        with pytest.raises(MigrationError, match=r"0998_broken\.sql failed and was rolled back"):
             migrations.migrate(conn, migrations.discover(folder))
         assert conn.execute("SELECT to_regclass('half_done')").fetchone() == (None,)
         assert 998 not in migrations.applied(conn)
