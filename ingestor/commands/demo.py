@@ -27,6 +27,7 @@ from ingestor.logs import setup_logging
 from ingestor.paths import embedded_pg_dir, ingestor_home, supervisor_status_file
 from ingestor.supervisor.child import OutputSettings
 from ingestor.supervisor.cli import build_specs, role_command
+from ingestor.supervisor.environment import secret_values
 from ingestor.supervisor.logfmt import SecretMasker, StreamSink
 from ingestor.supervisor.policy import RestartSettings
 from ingestor.supervisor.selection import installed_roles
@@ -180,8 +181,11 @@ async def run_demo(args: argparse.Namespace) -> int:
             specs,
             SupervisorOptions(restart=restart, grace_seconds=10.0),
             board=StatusBoard(status_path, roles),
-            output=OutputSettings(sink=StreamSink(), masker=SecretMasker({portal_password}),
-                                  log_format="text"),
+            output=OutputSettings(
+                sink=StreamSink(),
+                masker=SecretMasker(secret_values(env) | {portal_password}),
+                log_format="text",
+            ),
         )
         say(f"starting roles: {', '.join(roles)} (status file {status_path})")
         if "portal" in roles:

@@ -11,8 +11,8 @@ from ingestor.config import AdminSettings, load_settings
 from ingestor.db import grants, migrations, partitions
 from ingestor.db.connect import connect
 from ingestor.db.embedded import resolve_url
-from ingestor.db.urls import mask_url
 from ingestor.logs import setup_logging
+from ingestor.paths import embedded_pg_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,7 +76,7 @@ def main(args: argparse.Namespace) -> int:
     embedded = not settings.database_url
     url = resolve_url(settings.database_url, settings.ingestor_home)
     if embedded:
-        print(f"using the embedded PostgreSQL ({mask_url(url)})")
+        print(f"using the embedded PostgreSQL in {embedded_pg_dir(settings.ingestor_home)}")
     with connect(url, autocommit=True) as conn:
         if args.status:
             return _print_status(conn)

@@ -17,7 +17,12 @@ from ingestor.config import BaseRoleSettings, load_settings
 from ingestor.db.connect import Database, connect
 from ingestor.db.embedded import start_embedded, with_user
 from ingestor.db.migrations import check_schema, migrate
-from ingestor.errors import ConfigurationError, GuardrailViolation
+from ingestor.errors import (
+    ConfigurationError,
+    DatabaseUnavailable,
+    GuardrailViolation,
+    SchemaBehind,
+)
 from ingestor.guardrails import current as current_guardrails
 from ingestor.logs import setup_logging
 
@@ -56,8 +61,19 @@ async def _serve(main: Any, settings: BaseRoleSettings, db: Database) -> None:
         nursery.cancel_scope.cancel()
 
 
+# EX_TEMPFAIL: the supervisor backs off and retries without counting it toward FATAL.
+EXIT_NOT_READY = 75
+
+
 def main(args: argparse.Namespace) -> int:
-    role = args.name
+    try:
+        return _run_role(args.name)
+    except (DatabaseUnavailable, SchemaBehind) as exc:
+        print(f"ingestor role {args.name}: {exc}", file=sys.stderr)
+        return EXIT_NOT_READY
+
+
+def _run_role(role: str) -> int:
     if role not in contract.ROLES:
         raise ConfigurationError(f"unknown role {role!r}; valid roles: {', '.join(contract.ROLES)}")
     if role not in available_roles():
@@ -85,5 +101,3 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main(argparse.Namespace(name=sys.argv[1])))

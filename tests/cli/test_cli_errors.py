@@ -125,5 +125,5 @@ def test_role_refuses_to_start_when_schema_is_behind(empty_db_url: str) -> None:
     out = run_cli("role", "rest", env={"DATABASE_URL": empty_db_url})
     if "not available in this installation" in out.stderr:
         pytest.skip("the rest role is not part of this installation yet")
-    assert out.returncode == 1
+    assert out.returncode == 75  # not ready: the supervisor retries without counting to FATAL
     assert "run `ingestor migrate`" in out.stderr
