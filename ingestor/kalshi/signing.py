@@ -34,7 +34,7 @@ class PrivateKeyError(ValueError):
 
 
 def load_private_key(path: str | os.PathLike[str], env_name: str = KEY_ENV) -> rsa.RSAPrivateKey:
-    """Load an unencrypted RSA private key (PKCS#1 or PKCS#8 PEM), with errors naming the variable."""
+    """Load an unencrypted RSA key (PKCS#1 or PKCS#8 PEM); errors name the variable."""
     p = Path(path)
     where = f"{env_name}={p}"
     try:
@@ -110,7 +110,7 @@ def verify(
     *,
     lenient_salt: bool = False,
 ) -> bool:
-    """True when the signature matches. `path` is verified exactly as given (query included if any)."""
+    """True when the signature matches; `path` is verified exactly as given (query and all)."""
     try:
         sig = base64.b64decode(signature_b64, validate=True)
     except (ValueError, TypeError):
