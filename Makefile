@@ -18,7 +18,9 @@ lint: install
 	$(BIN)/ruff check ingestor roles tests bench
 
 test: lint
-	$(BIN)/pytest
+	rm -f .pytest-junit.xml
+	$(BIN)/pytest --junitxml=.pytest-junit.xml
+	$(BIN)/python .ci/check_junit.py .pytest-junit.xml
 
 demo: install
 	$(BIN)/ingestor demo
