@@ -19,7 +19,7 @@ import pytest
 
 from ingestor import contract
 from ingestor.db import grants, migrations, partitions
-from ingestor.db.embedded import start_embedded, with_database, with_user
+from ingestor.db.embedded import start_embedded, stop_embedded, with_database, with_user
 
 TEMPLATE_DB = "ingestor_test_template"
 _counter = itertools.count()
@@ -33,15 +33,10 @@ def pg_admin_url() -> Iterator[str]:
         yield env
         return
     datadir = Path(tempfile.mkdtemp(prefix="ingestor-test-pg-"))
-    os.chmod(datadir, 0o755)
+    os.chmod(datadir, 0o755)  # noqa: S103 - as root the server runs as user pgserver
     url = start_embedded(datadir / "pg", cleanup="stop")
     yield url
-    try:
-        import pgserver
-
-        pgserver.get_server(datadir / "pg").cleanup()
-    except Exception:
-        pass
+    stop_embedded(datadir / "pg")
     shutil.rmtree(datadir, ignore_errors=True)
 
 
@@ -109,3 +104,11 @@ def role_url(db_url: str) -> Callable[[str], str]:
         return with_user(db_url, contract.db_login_user(role), role_password(role))
 
     return make
+
+
+@pytest.fixture
+def ingestor_home(tmp_path: Path) -> Iterator[Path]:
+    """A fresh INGESTOR_HOME; its embedded server (if a test started one) is stopped after."""
+    tmp_path.chmod(0o755)
+    yield tmp_path
+    stop_embedded(tmp_path / "pg")

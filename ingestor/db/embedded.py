@@ -61,3 +61,15 @@ def resolve_url(url: str | None, home: Path | None = None) -> str:
         return url
     datadir = embedded_pg_dir(home) if home else None
     return start_embedded(datadir)
+
+
+def stop_embedded(datadir: Path) -> None:
+    """Stop the embedded server in `datadir` if it runs (tests and clean-up scripts)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import pgserver
+
+            pgserver.get_server(datadir, cleanup_mode="stop").cleanup()
+    except Exception as exc:  # a server that never started or already stopped
+        log.debug("embedded postgres stop datadir=%s: %s", datadir, exc)

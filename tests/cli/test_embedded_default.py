@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -14,15 +13,8 @@ from tests.cli.test_cli_errors import run_cli
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Iterator[Path]:
-    tmp_path.chmod(0o755)
-    yield tmp_path
-    try:
-        import pgserver
-
-        pgserver.get_server(tmp_path / "pg", cleanup_mode="stop").cleanup()
-    except Exception:
-        pass
+def home(ingestor_home: Path) -> Path:
+    return ingestor_home
 
 
 def test_embedded_server_is_started_reused_and_has_role_users(home: Path) -> None:
@@ -46,6 +38,6 @@ def test_embedded_server_is_started_reused_and_has_role_users(home: Path) -> Non
     assert "missing" in status.stdout
 
     admin = start_embedded(home / "pg")
-    with psycopg.connect(with_user(admin, contract.db_login_user("ws"))) as conn:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("INSERT INTO events (event_ticker) VALUES ('X')")
+    url = with_user(admin, contract.db_login_user("ws"))
+    with psycopg.connect(url) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("INSERT INTO events (event_ticker) VALUES ('X')")
