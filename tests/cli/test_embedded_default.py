@@ -41,3 +41,15 @@ def test_embedded_server_is_started_reused_and_has_role_users(home: Path) -> Non
     url = with_user(admin, contract.db_login_user("ws"))
     with psycopg.connect(url) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute("INSERT INTO events (event_ticker) VALUES ('X')")
+
+
+def test_stop_embedded_stops_a_running_server(home: Path) -> None:
+    from ingestor.db.embedded import stop_embedded
+
+    url = start_embedded(home / "pg")
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert stop_embedded(home / "pg") is True
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(url, connect_timeout=2)
+    assert stop_embedded(home / "pg") is False
