@@ -218,6 +218,8 @@ class WsSettings(KalshiSettings):
     ws_db_flush_seconds: float = Field(default=0.25, gt=0)
     ws_queue_maxsize: int = Field(default=100_000, ge=100)
     ws_stale_seconds: float = Field(default=30, gt=0)
+    # Keep below the supervisor's --grace-seconds, or the flush is cut short by SIGKILL.
+    ws_shutdown_flush_seconds: float = Field(default=8, gt=0)
 
     @field_validator("kalshi_ws_url")
     @classmethod

@@ -22,6 +22,7 @@ from ingestor.errors import (
     DatabaseUnavailable,
     GuardrailViolation,
     SchemaBehind,
+    UserError,
 )
 from ingestor.guardrails import current as current_guardrails
 from ingestor.logs import setup_logging
@@ -94,7 +95,14 @@ def _run_role(role: str) -> int:
         db.run_sync(check_schema)
         module = importlib.import_module(f"roles.{role}")
         log.info("role starting role=%s", role)
-        trio.run(_serve, module.main, settings, db)
+        try:
+            trio.run(_serve, module.main, settings, db)
+        except BaseExceptionGroup as group:
+            # A role's own start-up error (bad credentials, say) arrives wrapped by the
+            # nursery; show it as the one-line error it is, not as a traceback.
+            if len(group.exceptions) == 1 and isinstance(group.exceptions[0], UserError):
+                raise group.exceptions[0] from None
+            raise
         log.info("role stopped role=%s", role)
     finally:
         db.close()
