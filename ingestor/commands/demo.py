@@ -150,6 +150,27 @@ async def summarise(db: Database, supervisor: Supervisor, every: float, started:
             say(f"       ingest_state ages: {keys}")
 
 
+async def pause_markets(sim: object, first: float = 8.0, every: float = 15.0) -> None:
+    """Pause one active market now and then, so lifecycle messages flow from the start.
+
+    The simulator's own random pauses and close-time changes come at a random phase; these
+    make the lifecycle path visible within the demo's first seconds.
+    """
+    exchange = sim.exchange  # type: ignore[attr-defined]
+    await trio.sleep(first)
+    turn = 0
+    while True:
+        tickers = sorted(exchange.active_tickers)
+        if tickers:
+            ticker = tickers[turn % len(tickers)]
+            exchange.deactivate(ticker, pause_s=120)
+            if turn == 0:
+                say(f"pausing one simulated market every {every:g}s to show lifecycle flow "
+                    f"(first: {ticker})")
+            turn += 1
+        await trio.sleep(every)
+
+
 async def run_demo(args: argparse.Namespace) -> int:
     from ingestor.sim import open_sim
 
@@ -206,6 +227,7 @@ async def run_demo(args: argparse.Namespace) -> int:
 
                 await nursery.start(supervise)
                 nursery.start_soon(summarise, db, supervisor, args.summary_every, started)
+                nursery.start_soon(pause_markets, sim)
                 if args.seconds is not None:
 
                     async def stop_later() -> None:
