@@ -23,7 +23,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("ingestor.commands.status", "ingest_state freshness and supervised role states"),
     "health": ("ingestor.supervisor.health", "exit 0 when a role's ingest_state keys are fresh"),
     "config": ("ingestor.commands.config", "print a role's effective settings, secrets masked"),
-    "enqueue": ("ingestor.commands.enqueue", "put a job on the work queue"),
 }
 
 

@@ -13,6 +13,7 @@ from ingestor.config import ConfigError, load_settings
 from ingestor.db import ingest_state
 from ingestor.db.connect import connect
 from ingestor.db.embedded import resolve_url
+from ingestor.db.migrations import check_schema
 from ingestor.paths import supervisor_status_file
 from ingestor.supervisor.health import freshness_thresholds
 from ingestor.supervisor.status_file import read_status
@@ -82,6 +83,7 @@ def main(args: argparse.Namespace) -> int:
     settings = load_settings("admin")
     url = resolve_url(settings.database_url, settings.ingestor_home)
     with connect(url) as conn:
+        check_schema(conn)
         entries = ingest_state.read_all(conn)
     now = datetime.now(UTC)
     rows = state_rows(entries, now)

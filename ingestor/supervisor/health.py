@@ -247,6 +247,7 @@ def read_state_from_db(role: str, env: Mapping[str, str]) -> Mapping[str, StateE
     from ingestor.db.connect import connect
     from ingestor.db.embedded import resolve_url, with_user
     from ingestor.db.ingest_state import read_all
+    from ingestor.db.migrations import check_schema
 
     url = env.get("DATABASE_URL")
     if not url:
@@ -255,6 +256,7 @@ def read_state_from_db(role: str, env: Mapping[str, str]) -> Mapping[str, StateE
             resolve_url(None, Path(home) if home else None), contract.db_login_user(role)
         )
     with connect(url) as conn:
+        check_schema(conn)
         return read_all(conn)
 
 

@@ -127,3 +127,13 @@ def test_role_refuses_to_start_when_schema_is_behind(empty_db_url: str) -> None:
         pytest.skip("the rest role is not part of this installation yet")
     assert out.returncode == 75  # not ready: the supervisor retries without counting to FATAL
     assert "run `ingestor migrate`" in out.stderr
+
+
+@pytest.mark.parametrize("command", [["status"], ["health", "rest"], ["maintain"]])
+def test_commands_on_an_unmigrated_database_say_run_migrate(
+    command: list[str], empty_db_url: str
+) -> None:
+    out = run_cli(*command, env={"DATABASE_URL": empty_db_url})
+    assert out.returncode == 1
+    assert "run `ingestor migrate`" in out.stderr + out.stdout
+    assert "Traceback" not in out.stderr
