@@ -15,41 +15,16 @@ import random
 import time
 from collections.abc import Callable
 
+from synthetic_ticks import ticker_frames
+
 from ingestor.kalshi.models import TickerMessage
 from ingestor.kalshi.ws_protocol import WSStats, parse_frame
 
 TARGET = 50_000
 
 
-def _dollars(cents: int) -> str:
-    return f"{cents // 100}.{cents % 100:02d}00"
-
-
 def current_frames(n: int, rng: random.Random) -> list[str]:
-    frames = []
-    ts_ms = 1_767_229_200_000
-    for i in range(n):
-        bid = rng.randint(0, 98)
-        ts_ms += rng.randint(0, 50)
-        msg = {
-            "market_ticker": f"KXBENCH-26JAN01-T{i % 500}",
-            "market_id": f"00000000-0000-4000-8000-{i % 500:012d}",
-            "price_dollars": _dollars(rng.randint(1, 99)),
-            "yes_bid_dollars": _dollars(bid),
-            "yes_ask_dollars": _dollars(bid + 1),
-            "yes_bid_size_fp": f"{rng.randint(0, 99999)}.{rng.randint(0, 99):02d}",
-            "yes_ask_size_fp": f"{rng.randint(0, 99999)}.00",
-            "last_trade_size_fp": f"{rng.randint(1, 500)}.00",
-            "volume_fp": f"{rng.randint(0, 10**7)}.00",
-            "open_interest_fp": f"{rng.randint(0, 10**6)}.00",
-            "dollar_volume": rng.randint(0, 10**6),
-            "dollar_open_interest": rng.randint(0, 10**6),
-            "ts": ts_ms // 1000,
-            "ts_ms": ts_ms,
-            "time": "2026-01-01T01:00:00.000Z",
-        }
-        frames.append(json.dumps({"type": "ticker", "sid": 2, "msg": msg}, separators=(",", ":")))
-    return frames
+    return ticker_frames(n, rng, start_ms=1_767_229_200_000, step_ms=(0, 50))
 
 
 def legacy_frames(n: int, rng: random.Random) -> list[str]:
